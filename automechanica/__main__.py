@@ -1,0 +1,3 @@
+from automechanica.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The ``automechanica`` command: one module per command group, no SQL here."""

@@ -1,0 +1,1 @@
+"""The database layer: embedded server, connection pool, migrations, diagnostics."""

@@ -1,0 +1,1 @@
+"""Operating the system: health, metrics, controls, audit."""
