@@ -12,9 +12,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
 _URL_PASSWORD = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@"
+    # Greedy up to the last "@" of the authority, so a password containing "@" is masked whole.
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^\s/?#]*)@"
 )
-_KV_PASSWORD = re.compile(r"(?i)\b(password|passwd|api[_-]?key|token|secret)\s*=\s*([^\s&'\"]+)")
+_KV_PASSWORD = re.compile(
+    r"(?i)\b(password|passwd|api[_-]?key|token|secret)\s*=\s*(['\"]?)([^\s&'\"]+)"
+)
 
 _secrets: set[str] = set()
 _lock = threading.Lock()
@@ -36,6 +39,8 @@ def redact_url(url: str) -> str:
     if parts.password is None:
         return redact_text(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
     if parts.port:
         host = f"{host}:{parts.port}"
     netloc = f"{parts.username or ''}:{MASK}@{host}"
@@ -47,7 +52,7 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _KV_PASSWORD.sub(lambda m: f"{m[1]}={MASK}", text)
+    text = _KV_PASSWORD.sub(lambda m: f"{m[1]}={m[2]}{MASK}", text)
     with _lock:
         secrets = list(_secrets)
     for secret in secrets:

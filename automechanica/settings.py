@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description='per-agent limits as JSON, e.g. {"diagnostician": 2}',
     )
 
+    agent_modules: list[str] = Field(
+        default_factory=list,
+        description='extra modules exposing AGENTS (and WORKFLOWS) lists, as JSON: ["pkg.mod"]',
+    )
+
     # The LLM router.
     llm_default_provider: Literal["local", "openai", "anthropic", "ollama"] = Field(
         "local", description="one of local, openai, anthropic, ollama"

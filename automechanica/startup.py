@@ -16,6 +16,7 @@ from automechanica.db.pool import connect_kwargs
 from automechanica.db.target import DatabaseTarget
 from automechanica.errors import SchemaOutOfDate
 from automechanica.logs import get_logger
+from automechanica.redaction import redact_url
 from automechanica.runtime import Runtime
 from automechanica.settings import Settings
 
@@ -38,6 +39,7 @@ def prepare_schema(
             "database_unreachable_at_start",
             error_class=classify(exc).failure,
             error=str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
+            url=redact_url(target.dsn),
         )
         return
     if status.at_head:
@@ -81,7 +83,10 @@ async def http_service(rt: Runtime, stop: asyncio.Event, host: str, port: int) -
 async def run_services(
     rt: Runtime, services: Sequence[Service], on_ready: Callable[[], None]
 ) -> None:
-    """Run ``services`` until SIGINT/SIGTERM or until one of them ends; then stop them all."""
+    """Run ``services`` until SIGINT/SIGTERM or until one of them fails; then stop them all.
+
+    A service that returns normally (a one-shot like the demo) leaves the others running.
+    """
     import signal
 
     stop = asyncio.Event()
@@ -92,13 +97,78 @@ async def run_services(
     try:
         tasks = [asyncio.create_task(svc(rt, stop)) for svc in services]
         on_ready()
-        await asyncio.wait(
-            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
+        stopper = asyncio.create_task(stop.wait())
+        waiting = {*tasks, stopper}
+        while not stop.is_set():
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if any(t.cancelled() or t.exception() is not None for t in done if t is not stopper):
+                break
+            if not waiting - {stopper}:
+                break
         stop.set()
+        stopper.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
     finally:
         await rt.db.close()
+
+
+async def engine_service(rt: Runtime, stop: asyncio.Event, config: Any = None) -> None:
+    """The worker plus the maintenance services (rescuer, pruner), until ``stop``."""
+    from automechanica.llm import LLMRouter, install_health_check
+    from automechanica.queue.maintenance.pruner import Pruner, PrunerConfig
+    from automechanica.queue.maintenance.rescuer import LeaseRescuer
+    from automechanica.queue.worker import Worker, WorkerConfig
+    from automechanica.wiring import default_agents, default_orchestrator
+
+    settings = rt.settings
+    router = LLMRouter.from_settings(settings)
+    install_health_check(router)
+    orchestrator = default_orchestrator()
+    worker = Worker(
+        rt.db,
+        default_agents(),
+        config or WorkerConfig.from_settings(settings),
+        llm=router,
+        hooks=orchestrator,
+    )
+    maintenance = [
+        LeaseRescuer(rt.db, hooks=orchestrator),
+        Pruner(rt.db, PrunerConfig(retention_days=settings.task_retention_days)),
+    ]
+    for svc in maintenance:
+        svc.start()
+    try:
+        await worker.run(stop)
+    finally:
+        for svc in maintenance:
+            await svc.stop()
+        await router.aclose()
+
+
+DEMO_INPUT = {
+    "vehicle": "2014 Honda Civic",
+    "complaint": "Brakes squeal when stopping and the engine idle is rough.",
+    "mileage": 98000,
+}
+
+
+async def demo_service(rt: Runtime, stop: asyncio.Event) -> None:
+    """Start one example workflow so a fresh `up` shows tasks flowing end to end."""
+    from automechanica.wiring import default_orchestrator
+    from automechanica.workflows.service import start_workflow
+
+    try:
+        wf = await start_workflow(
+            rt.db, default_orchestrator(), "vehicle_diagnosis", DEMO_INPUT, actor="demo"
+        )
+    except Exception as exc:
+        log.warning("demo_not_started", error=str(exc))
+        return
+    log.info(
+        "demo_workflow_started",
+        workflow_id=str(wf["id"]),
+        follow=f"automechanica workflows show {wf['id']}",
+    )

@@ -15,8 +15,12 @@ def get_runtime(request: Request) -> Runtime:
     return rt
 
 
-def bind_route(request: Request) -> None:
-    """Name the route template as what this request's queries serve (slow-query logs)."""
+async def bind_route(request: Request) -> None:
+    """Name the route template as what this request's queries serve (slow-query logs).
+
+    Async on purpose: FastAPI runs sync dependencies in a worker thread, where setting a
+    context variable would not reach the route handler.
+    """
     route = request.scope.get("route")
     if route is not None:
         served_by.set(f"{request.method} {route.path}")

@@ -23,6 +23,14 @@ def error_response(status: int, code: str, message: str, details: Any = None) ->
     )
 
 
+def internal_error_response(exc: Exception) -> JSONResponse:
+    """The 500 for an exception no handler took: logged by type and message, no traceback."""
+    log.error("unhandled_error", error_type=type(exc).__name__, error=str(exc))
+    return error_response(
+        500, "internal_error", "internal error; the request id in the logs has the details"
+    )
+
+
 def _http_code(status: int) -> str:
     return {
         400: "bad_request",
@@ -61,10 +69,3 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = f"no route for {request.method} {request.url.path}"
         return error_response(exc.status_code, _http_code(exc.status_code), message)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled_error", error_type=type(exc).__name__, error=str(exc))
-        return error_response(
-            500, "internal_error", "internal error; the request id in the logs has the details"
-        )

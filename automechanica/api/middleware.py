@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
+from automechanica.api.errors import internal_error_response
 from automechanica.db.pool import served_by
 from automechanica.logs import get_logger
 
@@ -40,9 +42,12 @@ class RequestLogMiddleware:
         token = served_by.set(f"{method} {scope.get('path', '')}")
         structlog.contextvars.bind_contextvars(request_id=request_id)
 
-        async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal status
+        started = False
+
+        async def send_with_id(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
@@ -51,6 +56,12 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered here rather than by Starlette's outermost handler, which would send the
+            # 500 without the request id and re-raise it for the server to print a traceback.
+            if started:
+                raise
+            await internal_error_response(exc)(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import typer
 
 from automechanica.cli.context import database, settings_and_logging
 from automechanica.cli.output import console, fail, print_json, print_pairs, print_table
 from automechanica.db import migrate as migrations
+from automechanica.db.diagnose import unavailable
 from automechanica.db.errorlog import error_log_for
 from automechanica.db.pool import connect_kwargs
 from automechanica.db.probe import probe
@@ -23,6 +25,14 @@ app.add_typer(migrate_app, name="migrate")
 
 def _exit(code: int) -> None:
     raise typer.Exit(code)
+
+
+def _schema_status(dsn: str, connect_timeout_ms: int) -> migrations.Status:
+    """The schema status; an unreachable database is reported by failure class (exit 3)."""
+    try:
+        return migrations.status(dsn, connect_kwargs(connect_timeout_ms, 0))
+    except psycopg.OperationalError as exc:
+        raise unavailable(exc) from None
 
 
 @app.command("test")
@@ -173,7 +183,7 @@ def migrate(
     settings = settings_and_logging()
     target = database(settings)
     kwargs = connect_kwargs(settings.db_connect_timeout_ms, 0)
-    before = migrations.status(target.dsn, kwargs)
+    before = _schema_status(target.dsn, settings.db_connect_timeout_ms)
     with console.status(f"migrating from {before.current or 'base'} to {to}..."):
         after = migrations.migrate_to(target.dsn, to, kwargs)
     if before.current == after.current:
@@ -187,7 +197,7 @@ def migrate_status(as_json: bool = typer.Option(False, "--json", help="Print JSO
     """Current revision vs head, and the pending migrations."""
     settings = settings_and_logging()
     target = database(settings)
-    st = migrations.status(target.dsn, connect_kwargs(settings.db_connect_timeout_ms, 0))
+    st = _schema_status(target.dsn, settings.db_connect_timeout_ms)
     data = {
         "current": st.current,
         "head": st.head,

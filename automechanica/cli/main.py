@@ -8,7 +8,7 @@ import sys
 import typer
 
 from automechanica import __version__
-from automechanica.cli import config, db, serve
+from automechanica.cli import config, db, serve, worker, workflows
 from automechanica.cli.output import fail
 from automechanica.errors import AutomechanicaError, ConfigError
 
@@ -22,6 +22,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.command("serve")(serve.serve)
 app.command("up")(serve.up)
+app.command("worker")(worker.worker)
+app.add_typer(workflows.app, name="workflows")
 
 
 @app.command("version")

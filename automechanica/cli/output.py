@@ -11,7 +11,8 @@ from rich.table import Table
 
 from automechanica.redaction import redact_text
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output is read by scripts and pagers: don't squeeze tables into 80 columns.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

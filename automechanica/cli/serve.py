@@ -10,7 +10,14 @@ import typer
 from automechanica.cli.context import database, settings_and_logging
 from automechanica.cli.output import err_console
 from automechanica.runtime import Runtime
-from automechanica.startup import http_service, prepare_schema, run_services
+from automechanica.startup import (
+    Service,
+    demo_service,
+    engine_service,
+    http_service,
+    prepare_schema,
+    run_services,
+)
 
 
 def serve(
@@ -32,15 +39,21 @@ def up(
     host: str = typer.Option(None, "--host", help="Interface to bind (default: HOST)."),
     port: int = typer.Option(None, "--port", min=1, max=65535, help="Port (default: PORT)."),
     migrate: bool = typer.Option(False, "--migrate", help="Migrate an external database too."),
+    demo: bool = typer.Option(True, "--demo/--no-demo", help="Start an example workflow."),
 ) -> None:
-    """Everything in one process: database (embedded by default), migrations, API."""
+    """Everything in one process: database (embedded by default), migrations, API, worker."""
     settings = settings_and_logging()
     with err_console.status("starting the database..."):
         target = database(settings)
     prepare_schema(settings, target, migrate_flag=migrate, command="up")
     rt = Runtime.build(settings, target)
     bind_host, bind_port = host or settings.host, port or settings.port
-    services = [functools.partial(http_service, host=bind_host, port=bind_port)]
+    services: list[Service] = [
+        functools.partial(http_service, host=bind_host, port=bind_port),
+        engine_service,
+    ]
+    if demo:
+        services.append(demo_service)
 
     def ready() -> None:
         err_console.print(

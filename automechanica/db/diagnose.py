@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from automechanica.errors import DatabaseUnavailable
 from automechanica.redaction import redact_text
@@ -71,7 +72,9 @@ _FAILURES = {
 
 def classify(exc: BaseException) -> Failure:
     """Map a connection or query error to one failure class."""
-    if isinstance(exc, TimeoutError):
+    # PoolTimeout: no connection became available within the wait (health's ping races it
+    # against its own deadline, so both must read as the same class).
+    if isinstance(exc, TimeoutError | PoolTimeout):
         return _FAILURES["timeout"]
     sqlstate = getattr(exc, "sqlstate", None)
     if sqlstate in ("28P01", "28000"):

@@ -100,12 +100,11 @@ class QueryObserver:
         self.last_connect_error = exc
         self.last_connect_error_at = time.monotonic()
         failure = classify(exc).failure
+        error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        log.warning("db_connect_failed", error_class=failure, error=error, url=redact_url(dsn))
         if self.error_log:
             self.error_log.record(
-                "connect_failed",
-                failure=failure,
-                error=str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc),
-                url=redact_url(dsn),
+                "connect_failed", failure=failure, error=error, url=redact_url(dsn)
             )
 
     def connected(self) -> None:

@@ -1,0 +1,1 @@
+"""The durable task queue: states, the task repository, the worker, maintenance services."""

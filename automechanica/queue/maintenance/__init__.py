@@ -1,0 +1,1 @@
+"""Background services that keep the queue healthy; each has the shape of ``Service``."""

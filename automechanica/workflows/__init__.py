@@ -1,0 +1,1 @@
+"""Workflows: steps of agent work chained by dependencies, advanced as tasks complete."""
