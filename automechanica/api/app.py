@@ -11,11 +11,15 @@ from automechanica import __version__
 from automechanica.api.deps import bind_route
 from automechanica.api.errors import install_error_handlers
 from automechanica.api.middleware import RequestLogMiddleware
-from automechanica.api.routes import health, metrics
+from automechanica.api.routes import health, metrics, workflows
 from automechanica.runtime import Runtime
+from automechanica.wiring import default_orchestrator
+from automechanica.workflows.orchestrator import Orchestrator
 
 
-def create_app(rt: Runtime, *, manage_pool: bool = True) -> FastAPI:
+def create_app(
+    rt: Runtime, *, manage_pool: bool = True, orchestrator: Orchestrator | None = None
+) -> FastAPI:
     """The app over ``rt``; with ``manage_pool`` the app opens and closes the pool itself."""
 
     @asynccontextmanager
@@ -35,8 +39,10 @@ def create_app(rt: Runtime, *, manage_pool: bool = True) -> FastAPI:
         dependencies=[Depends(bind_route)],
     )
     app.state.runtime = rt
+    app.state.orchestrator = orchestrator or default_orchestrator()
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(workflows.router)
     app.add_middleware(RequestLogMiddleware)
     return app
