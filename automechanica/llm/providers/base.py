@@ -64,7 +64,7 @@ class HTTPProvider(Provider):
         self._api_key = api_key or None
         # Belt and braces: settings.load_settings registers keys too, but a router built from
         # hand-made settings (tests, scripts) must not leak one either.
-        pass
+        register_secret(self._api_key)
 
     def _url(self, path: str) -> str:
         if self._base_url is None:
@@ -74,7 +74,7 @@ class HTTPProvider(Provider):
     def _scrub(self, text: str) -> str:
         """``text`` without this provider's key, even if it was never registered as a secret."""
         if self._api_key:
-            pass
+            text = text.replace(self._api_key, "***")
         return redact_text(text)
 
     async def _post_json(
