@@ -54,13 +54,31 @@ class LLMUsage:
 class AgentContext:
     """Handed to ``Agent.run``: database, LLM router, logger, clock, and the apply hook."""
 
-    def __init__(self, *, db: Any, llm: Any, log: Any, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        db: Any,
+        llm: Any,
+        clock: Clock,
+        log: Any = None,
+        log_fields: dict[str, Any] | None = None,
+    ) -> None:
         self.db = db
         self._llm = llm
-        self.log = log
+        self._log = log
+        self._log_fields = log_fields or {}
         self.clock = clock
         self.applies: list[ApplyFn] = []
         self.usage = LLMUsage()
+
+    @property
+    def log(self) -> Any:
+        """A logger bound to the task (built on first use: most runs never log)."""
+        if self._log is None:
+            from automechanica.logs import get_logger
+
+            self._log = get_logger("automechanica.agent").bind(**self._log_fields)
+        return self._log
 
     def apply(self, fn: ApplyFn) -> None:
         """Run ``fn(conn)`` in the task's completion transaction (exactly once per completion)."""

@@ -15,8 +15,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg.types.json import Jsonb
-
 from automechanica.errors import IllegalTransition, NotFound
 from automechanica.queue import states
 from automechanica.queue.ids import uuid7
@@ -53,6 +51,7 @@ class ClaimedTask:
     step_index: int | None
     priority: int
     created_at: datetime
+    input_summary: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,12 +79,10 @@ class FailOutcome:
 
 _ENQUEUE = f"""
 WITH input AS (
-    SELECT * FROM unnest(
-        %(ids)s::uuid[], %(agents)s::text[], %(types)s::text[], %(payloads)s::jsonb[],
-        %(priorities)s::smallint[], %(available)s::timestamptz[], %(max_attempts)s::int[],
-        %(keys)s::text[], %(workflows)s::uuid[], %(steps)s::text[], %(step_indexes)s::int[]
-    ) AS i(id, agent_name, task_type, payload, priority, available_at, max_attempts,
-           idempotency_key, workflow_id, step, step_index)
+    SELECT * FROM jsonb_to_recordset(%(tasks)s::jsonb)
+        AS i(id uuid, agent_name text, task_type text, payload jsonb, priority smallint,
+             available_at timestamptz, max_attempts int, idempotency_key text,
+             workflow_id uuid, step text, step_index int)
 ), ins AS (
     INSERT INTO tasks (id, agent_name, task_type, payload, priority, available_at,
                        max_attempts, idempotency_key, workflow_id, step, step_index,
@@ -94,7 +91,7 @@ WITH input AS (
            coalesce(available_at, coalesce(%(now)s, now())), max_attempts, idempotency_key,
            workflow_id, step, step_index, coalesce(%(now)s, now()), coalesce(%(now)s, now())
     FROM input
-    ON CONFLICT (idempotency_key) DO NOTHING
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 ), ev AS (
     INSERT INTO task_events (task_id, from_status, to_status, actor, reason, at)
@@ -121,21 +118,24 @@ async def enqueue(
     if not tasks:
         return []
     ids = [uuid7() for _ in tasks]
-    params = {
-        "ids": ids,
-        "agents": [t.agent_name for t in tasks],
-        "types": [t.task_type for t in tasks],
-        "payloads": [Jsonb(t.payload) for t in tasks],
-        "priorities": [t.priority for t in tasks],
-        "available": [t.available_at for t in tasks],
-        "max_attempts": [t.max_attempts for t in tasks],
-        "keys": [t.idempotency_key for t in tasks],
-        "workflows": [t.workflow_id for t in tasks],
-        "steps": [t.step for t in tasks],
-        "step_indexes": [t.step_index for t in tasks],
-        "actor": actor,
-        "now": now,
-    }
+    # One JSON document carries the whole batch: far cheaper to build than typed arrays.
+    doc = [
+        {
+            "id": str(i),
+            "agent_name": t.agent_name,
+            "task_type": t.task_type,
+            "payload": t.payload,
+            "priority": t.priority,
+            "available_at": t.available_at.isoformat() if t.available_at else None,
+            "max_attempts": t.max_attempts,
+            "idempotency_key": t.idempotency_key,
+            "workflow_id": str(t.workflow_id) if t.workflow_id else None,
+            "step": t.step,
+            "step_index": t.step_index,
+        }
+        for i, t in zip(ids, tasks, strict=True)
+    ]
+    params = {"tasks": _json(doc), "actor": actor, "now": now}
     cur = await conn.execute(_ENQUEUE, params)
     inserted = {row[0] for row in await cur.fetchall()}
     if len(inserted) == len(ids):
@@ -174,7 +174,8 @@ WITH picked AS (
     FROM picked
     WHERE t.id = picked.id
     RETURNING t.id, t.agent_name, t.task_type, t.payload, t.attempts, t.max_attempts,
-              t.lease_epoch, t.workflow_id, t.step, t.step_index, t.priority, t.created_at
+              t.lease_epoch, t.workflow_id, t.step, t.step_index, t.priority, t.created_at,
+              left(t.payload::text, 500) AS input_summary
 ), ev AS (
     INSERT INTO task_events (task_id, from_status, to_status, actor, attempt, at)
     SELECT id, 'pending', 'running', %(owner)s, attempts + 1, coalesce(%(now)s, now())
@@ -268,8 +269,7 @@ async def lock_held(conn: Any, owner: str, held: Sequence[tuple[UUID, int]]) -> 
 
 _COMPLETE = """
 WITH input AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(epochs)s::bigint[], %(results)s::jsonb[])
-        AS i(id, epoch, result)
+    SELECT * FROM jsonb_to_recordset(%(finished)s::jsonb) AS i(id uuid, epoch bigint, result jsonb)
 ), done AS (
     UPDATE tasks AS t
     SET status = 'completed', result = i.result, lease_expires_at = NULL,
@@ -302,23 +302,15 @@ async def complete_many(
     """Complete tasks whose lease ``owner`` still holds; the rest are absent (lease lost)."""
     if not finished:
         return []
-    cur = await conn.execute(
-        _COMPLETE,
-        {
-            "ids": [f.id for f in finished],
-            "epochs": [f.epoch for f in finished],
-            "results": [Jsonb(f.result) for f in finished],
-            "owner": owner,
-            "now": now,
-        },
-    )
+    doc = [{"id": str(f.id), "epoch": f.epoch, "result": f.result} for f in finished]
+    cur = await conn.execute(_COMPLETE, {"finished": _json(doc), "owner": owner, "now": now})
     return [Completed(*row) for row in await cur.fetchall()]
 
 
 _FAIL = """
 WITH input AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(epochs)s::bigint[], %(errors)s::jsonb[],
-                         %(retryable)s::boolean[]) AS i(id, epoch, error, retryable)
+    SELECT * FROM jsonb_to_recordset(%(finished)s::jsonb)
+        AS i(id uuid, epoch bigint, error jsonb, retryable boolean)
 ), failed AS (
     UPDATE tasks AS t
     SET attempts = t.attempts + 1,
@@ -361,13 +353,14 @@ async def fail_many(
     """Record failed attempts: back to ``pending`` with backoff, or ``dead`` when out of tries."""
     if not finished:
         return []
+    doc = [
+        {"id": str(f.id), "epoch": f.epoch, "error": f.error or {}, "retryable": f.retryable}
+        for f in finished
+    ]
     cur = await conn.execute(
         _FAIL,
         {
-            "ids": [f.id for f in finished],
-            "epochs": [f.epoch for f in finished],
-            "errors": [Jsonb(f.error or {}) for f in finished],
-            "retryable": [f.retryable for f in finished],
+            "finished": _json(doc),
             "owner": owner,
             "base_ms": retry_base_ms,
             "now": now,
@@ -669,6 +662,5 @@ async def history(conn: Any, task_id: UUID) -> list[dict[str, Any]]:
     return [_row_dict(cur, row) for row in await cur.fetchall()]
 
 
-def summarise_payload(payload: Any, limit: int = 500) -> str:
-    text = json.dumps(payload, default=str, sort_keys=True)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _json(doc: Any) -> str:
+    return json.dumps(doc, default=str, separators=(",", ":"))

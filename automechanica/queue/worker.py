@@ -20,6 +20,7 @@ it: every loop logs, backs off and carries on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
@@ -127,16 +128,25 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._flush_lock = asyncio.Lock()
+        self._deadlines: dict[UUID, float] = {}
+        self._timed_out: set[UUID] = set()
+        # The hot path keeps its own connections: no pool checkout (and its liveness check)
+        # per batch. Each is replaced after a connection error.
+        self._claim_conn: Any = None
+        self._flush_conn: Any = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until ``stop`` is set, then drain and release; never raises on DB trouble."""
-        await self._retrying("register", self._register)
+        await self._retrying("register", self._register, stop=stop)
+        if stop.is_set():
+            return
         loops = [
             asyncio.create_task(self._listen(stop), name="listen"),
             asyncio.create_task(self._flush_loop(), name="flush"),
             asyncio.create_task(self._heartbeat_loop(stop), name="heartbeat"),
+            asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
         log.info(
             "worker_started",
@@ -153,6 +163,9 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self._retrying("unregister", self._unregister, attempts=3)
+            for conn in (self._claim_conn, self._flush_conn):
+                if conn is not None:
+                    await conn.close()
             log.info("worker_stopped", worker=self.owner, **self.stats)
 
     async def _drain(self) -> None:
@@ -217,10 +230,31 @@ class Worker:
         limited = {
             a: n for a, n in cfg.agent_limits.items() if cfg.agents is None or a in cfg.agents
         }
+        try:
+            conn = await self._conn("_claim_conn")
+            await self._claim_on(conn, free, now, limited, claimed)
+        except (psycopg.Error, OSError):
+            await self._drop_conn("_claim_conn")
+            if not claimed:
+                raise
+            # Keep what an earlier statement of this round did claim; the next round retries.
+        if claimed:
+            self.stats["claimed"] += len(claimed)
+        return claimed
+
+    async def _claim_on(
+        self,
+        conn: Any,
+        free: int,
+        now: Any,
+        limited: dict[str, int],
+        claimed: list[ClaimedTask],
+    ) -> None:
+        cfg = self.config
         for agent, limit in limited.items():
             if free - len(claimed) <= 0:
                 break
-            async with self.db.transaction() as conn:
+            async with conn.transaction():
                 claimed += await tasks.claim_limited_agent(
                     conn,
                     agent=agent,
@@ -234,24 +268,34 @@ class Worker:
             [a for a in cfg.agents if a not in limited] if cfg.agents is not None else None
         )
         if free - len(claimed) > 0 and unlimited_agents != []:
-            async with self.db.connection() as conn:
-                claimed += await tasks.claim(
-                    conn,
-                    owner=self.owner,
-                    limit=free - len(claimed),
-                    lease_ms=cfg.lease_ms,
-                    agents=unlimited_agents,
-                    exclude_agents=list(cfg.agent_limits),
-                    now=now,
-                )
-                await conn.commit()
-        if claimed:
-            self.stats["claimed"] += len(claimed)
-            log.debug("claimed", worker=self.owner, count=len(claimed))
-        return claimed
+            claimed += await tasks.claim(
+                conn,
+                owner=self.owner,
+                limit=free - len(claimed),
+                lease_ms=cfg.lease_ms,
+                agents=unlimited_agents,
+                exclude_agents=list(cfg.agent_limits),
+                now=now,
+            )
+
+    async def _conn(self, attr: str) -> Any:
+        conn = getattr(self, attr)
+        if conn is None or conn.closed:
+            conn = await self.db.connect_direct()
+            setattr(self, attr, conn)
+        return conn
+
+    async def _drop_conn(self, attr: str) -> None:
+        conn = getattr(self, attr)
+        setattr(self, attr, None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     def _start(self, task: ClaimedTask) -> None:
         self._held[task.id] = task.lease_epoch
+        loop = asyncio.get_running_loop()
+        self._deadlines[task.id] = loop.time() + self.config.task_timeout_ms / 1000
         runner = asyncio.create_task(self._run_one(task), name=f"task:{task.id}")
         self._running[task.id] = (task, runner)
 
@@ -269,10 +313,16 @@ class Worker:
             step=task.step,
             step_index=task.step_index,
         )
-        bound = log.bind(
-            task_id=str(task.id), agent=task.agent_name, workflow_id=_s(task.workflow_id)
+        ctx = AgentContext(
+            db=self.db,
+            llm=self.llm,
+            clock=self.clock,
+            log_fields={
+                "task_id": str(task.id),
+                "agent": task.agent_name,
+                "workflow_id": _s(task.workflow_id),
+            },
         )
-        ctx = AgentContext(db=self.db, llm=self.llm, log=bound, clock=self.clock)
         token = served_by.set(f"task:{task.id}")
         started = time.perf_counter()
         result: AgentResult | None = None
@@ -280,24 +330,26 @@ class Worker:
         event_type = "succeeded"
         try:
             agent = self.registry.get(task.agent_name, task.task_type)
-            async with asyncio.timeout(self.config.task_timeout_ms / 1000):
-                result = await agent.run(view, ctx)
+            result = await agent.run(view, ctx)
             if not isinstance(result, AgentResult):
                 raise TypeError(
                     f"agent {task.agent_name} returned {type(result).__name__}, "
                     "expected AgentResult"
                 )
         except asyncio.CancelledError:
-            served_by.reset(token)
-            self._running.pop(task.id, None)
-            if self._stopping:
-                raise  # drained: released by _drain
-            # Lease lost (heartbeat found it gone): nothing to write but the run's event.
-            self._held.pop(task.id, None)
-            self._slot_freed.set()
-            await self._record_lease_lost(task, started, ctx)
-            return
-        except TimeoutError:
+            if task.id not in self._timed_out:
+                served_by.reset(token)
+                self._deadlines.pop(task.id, None)
+                self._running.pop(task.id, None)
+                if self._stopping:
+                    raise  # drained: released by _drain
+                # Lease lost (heartbeat found it gone): nothing to write but the run's event.
+                self._held.pop(task.id, None)
+                self._slot_freed.set()
+                await self._record_lease_lost(task, started, ctx)
+                return
+            # The watchdog cancelled it: TASK_TIMEOUT_MS passed.
+            self._timed_out.discard(task.id)
             error = TimeoutError(
                 f"task exceeded TASK_TIMEOUT_MS ({self.config.task_timeout_ms} ms)"
             )
@@ -306,18 +358,20 @@ class Worker:
             error = exc
             event_type = "failed"
         finally:
+            self._deadlines.pop(task.id, None)
             if served_by.get() == f"task:{task.id}":
                 served_by.reset(token)
         latency = (time.perf_counter() - started) * 1000
         usage = ctx.usage
+        info = _error_info(error, task) if error is not None else None
         event = agent_events.AgentEvent(
             agent_name=task.agent_name,
             task_id=task.id,
             workflow_id=task.workflow_id,
             event_type=event_type,
             reasoning=result.reasoning if result else None,
-            error=_error_info(error, task) if error else None,
-            input_summary=tasks.summarise_payload(task.payload),
+            error=info,
+            input_summary=task.input_summary,
             output=result.output if result else None,
             confidence=result.confidence if result else None,
             provider=usage.provider,
@@ -328,15 +382,12 @@ class Worker:
             cost_estimate=usage.cost_estimate if usage.provider else None,
             latency_ms=round(latency, 3),
         )
-        if error is None:
+        if info is None:
             assert result is not None
             finished = Finished(task.id, task.lease_epoch, result=result.output)
             outcome = _Outcome(task, finished, True, ctx.applies, event)
         else:
-            retryable = not isinstance(error, NonRetryableError | UnknownAgent)
-            finished = Finished(
-                task.id, task.lease_epoch, error=_error_info(error, task), retryable=retryable
-            )
+            finished = Finished(task.id, task.lease_epoch, error=info, retryable=info["retryable"])
             outcome = _Outcome(task, finished, False, [], event)
         self._running.pop(task.id, None)
         self._outbox.append(outcome)
@@ -360,7 +411,7 @@ class Worker:
             workflow_id=task.workflow_id,
             event_type="lease_lost",
             error={"type": "LeaseLost", "message": "lease taken away while running"},
-            input_summary=tasks.summarise_payload(task.payload),
+            input_summary=task.input_summary,
             latency_ms=round((time.perf_counter() - started) * 1000, 3),
         )
 
@@ -400,36 +451,77 @@ class Worker:
                 batch = self._outbox[: self.config.batch_max]
                 for item in batch:
                     item.attempts_to_flush += 1
-                await self._flush(batch)
+                try:
+                    await self._flush(batch)
+                except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+                    raise  # the database is unreachable: keep everything, retry later
+                except psycopg.Error as exc:
+                    # Something in this batch cannot be written (say a result jsonb rejects):
+                    # write the rest one by one so one bad outcome cannot block the worker.
+                    log.error("flush_rejected", worker=self.owner, error=_one_line(exc))
+                    await self._flush_singly(batch)
                 del self._outbox[: len(batch)]
 
+    async def _flush_singly(self, batch: list[_Outcome]) -> None:
+        for outcome in batch:
+            try:
+                await self._flush([outcome])
+                continue
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+                raise
+            except psycopg.Error as exc:
+                info = {
+                    "type": "OutcomeNotStored",
+                    "message": f"the outcome could not be written: {_one_line(exc)}",
+                    "retryable": False,
+                    "attempt": outcome.task.attempts + 1,
+                }
+            # Record the run as a non-retryable failure instead; if even that cannot be
+            # written, drop it: the lease expires and the rescuer takes the task back.
+            outcome.ok = False
+            outcome.applies = []
+            outcome.finished = Finished(
+                outcome.task.id, outcome.task.lease_epoch, error=info, retryable=False
+            )
+            outcome.event = _replace_event(outcome.event, "failed", info)
+            try:
+                await self._flush([outcome])
+            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+                raise
+            except psycopg.Error as exc:
+                log.error(
+                    "outcome_dropped",
+                    worker=self.owner,
+                    task_id=str(outcome.task.id),
+                    error=_one_line(exc),
+                )
+                self._held.pop(outcome.task.id, None)
+                self._slot_freed.set()
+
     async def _flush(self, batch: list[_Outcome]) -> None:
-        ok = [o for o in batch if o.ok]
-        failed = [o for o in batch if not o.ok]
+        conn = await self._conn("_flush_conn")
+        try:
+            written = await self._flush_on(conn, batch)
+        except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
+            await self._drop_conn("_flush_conn")
+            raise
+        self._after_flush(batch, *written)
+
+    async def _flush_on(
+        self, conn: Any, batch: list[_Outcome]
+    ) -> tuple[list[Completed], list[FailOutcome], list[_Outcome]]:
         now = self.clock.db_now()
-        async with self.db.transaction() as conn:
-            with_applies = [o for o in ok if o.applies]
+        async with conn.transaction():
+            with_applies = [o for o in batch if o.ok and o.applies]
             if with_applies:
                 held = await tasks.lock_held(
                     conn, self.owner, [(o.task.id, o.task.lease_epoch) for o in with_applies]
                 )
                 for outcome in with_applies:
-                    if outcome.task.id not in held:
-                        continue
-                    try:
-                        async with conn.transaction():
-                            for fn in outcome.applies:
-                                await fn(conn)
-                    except Exception as exc:
-                        # The apply phase failed: the task fails instead of completing.
-                        outcome.ok = False
-                        info = _error_info(exc, outcome.task)
-                        outcome.finished = Finished(
-                            outcome.task.id, outcome.task.lease_epoch, error=info, retryable=True
-                        )
-                        outcome.event = _replace_event(outcome.event, "failed", info)
-                ok = [o for o in ok if o.ok]
-                failed = [o for o in batch if not o.ok]
+                    if outcome.task.id in held:
+                        await self._apply(conn, outcome)
+            ok = [o for o in batch if o.ok]
+            failed = [o for o in batch if not o.ok]
             completed = await tasks.complete_many(
                 conn, self.owner, [o.finished for o in ok], now=now
             )
@@ -461,15 +553,39 @@ class Worker:
             await agent_events.record_many(
                 conn, [o.event for o in batch if o.task.id in confirmed] + [o.event for o in lost]
             )
-        # Committed: free the slots.
+        return completed, fail_out, lost
+
+    async def _apply(self, conn: Any, outcome: _Outcome) -> None:
+        """Run one task's apply phase in a savepoint; an error turns the run into a failure."""
+        try:
+            async with conn.transaction():
+                for fn in outcome.applies:
+                    await fn(conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise  # the connection, not the agent: the whole batch is retried
+        except Exception as exc:
+            info = _error_info(exc, outcome.task)
+            outcome.ok = False
+            outcome.finished = Finished(
+                outcome.task.id, outcome.task.lease_epoch, error=info, retryable=True
+            )
+            outcome.event = _replace_event(outcome.event, "failed", info)
+
+    def _after_flush(
+        self,
+        batch: list[_Outcome],
+        completed: list[Completed],
+        fail_out: list[FailOutcome],
+        lost: list[_Outcome],
+    ) -> None:
         for o in batch:
             self._held.pop(o.task.id, None)
         self._slot_freed.set()
         self.stats["completed"] += len(completed)
+        by_id = {o.task.id: o for o in batch}
         for f in fail_out:
             self.stats["dead" if f.status == "dead" else "failed"] += 1
-            outcome = next(o for o in failed if o.task.id == f.id)
-            info = outcome.finished.error or {}
+            info = by_id[f.id].finished.error or {}
             fields = dict(
                 worker=self.owner,
                 task_id=str(f.id),
@@ -495,15 +611,34 @@ class Worker:
             )
 
     async def _not_already_written(self, conn: Any, lost: list[_Outcome]) -> list[_Outcome]:
-        """After an ambiguous commit, drop the outcomes our earlier try did write."""
+        """After an ambiguous commit, drop the outcomes an earlier try of ours did write.
+
+        Our write left a ``task_events`` row out of ``running`` with us as the actor for this
+        attempt; a rescue is recorded by ``system:rescuer`` instead.
+        """
         cur = await conn.execute(
-            "SELECT t.id FROM tasks t JOIN unnest(%s::uuid[], %s::bigint[]) AS i(id, epoch) "
-            "ON t.id = i.id AND t.lease_epoch = i.epoch "
-            "WHERE t.lease_owner = %s AND t.status <> 'running'",
-            ([o.task.id for o in lost], [o.task.lease_epoch for o in lost], self.owner),
+            "SELECT e.task_id FROM task_events e "
+            "JOIN unnest(%s::uuid[], %s::int[]) AS i(id, attempt) "
+            "ON e.task_id = i.id AND e.attempt = i.attempt "
+            "WHERE e.actor = %s AND e.from_status = 'running'",
+            ([o.task.id for o in lost], [o.task.attempts + 1 for o in lost], self.owner),
         )
         written = {row[0] for row in await cur.fetchall()}
         return [o for o in lost if o.task.id not in written]
+
+    async def _watchdog(self) -> None:
+        """Cancel runs past TASK_TIMEOUT_MS (one timer for all tasks, not one per task)."""
+        tick = min(1.0, self.config.task_timeout_ms / 1000 / 5)
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(tick)
+            now = loop.time()
+            for task_id, deadline in list(self._deadlines.items()):
+                entry = self._running.get(task_id)
+                if deadline <= now and entry is not None and not entry[1].done():
+                    self._deadlines.pop(task_id, None)
+                    self._timed_out.add(task_id)
+                    entry[1].cancel()
 
     # -- heartbeats and notifications ------------------------------------------------------------
 
@@ -578,10 +713,16 @@ class Worker:
         async with self.db.transaction() as conn:
             await workers.set_status(conn, self.owner, "stopped")
 
-    async def _retrying(self, what: str, fn: Any, attempts: int | None = None) -> None:
+    async def _retrying(
+        self,
+        what: str,
+        fn: Any,
+        attempts: int | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         backoff = 0.1
         n = 0
-        while True:
+        while stop is None or not stop.is_set():
             n += 1
             try:
                 await fn()

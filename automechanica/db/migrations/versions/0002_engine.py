@@ -52,7 +52,7 @@ def upgrade() -> None:
             lease_owner        text,
             lease_expires_at   timestamptz,
             lease_epoch        bigint NOT NULL DEFAULT 0,
-            idempotency_key    text UNIQUE,
+            idempotency_key    text,
             error_info         jsonb,
             result             jsonb,
             quarantine_reason  text,
@@ -64,13 +64,19 @@ def upgrade() -> None:
             finished_at        timestamptz
         ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02,
                 autovacuum_analyze_scale_factor = 0.02);
+        -- Every status change is a non-HOT update that inserts into each index whose predicate
+        -- the new row matches, so the indexes are partial wherever they can be: a no-op task's
+        -- whole life touches pk + claimable, pk + status + running, pk + finished.
+        CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
         -- The claim query walks this partial index in (priority, available_at) order.
         CREATE INDEX tasks_claimable ON tasks (priority, available_at) WHERE status = 'pending';
-        -- Lease rescue and per-agent running counts only look at running tasks.
-        CREATE INDEX tasks_running_lease ON tasks (lease_expires_at) WHERE status = 'running';
-        CREATE INDEX tasks_running_agent ON tasks (agent_name) WHERE status = 'running';
-        -- Admin filters and history.
-        CREATE INDEX tasks_status_agent ON tasks (status, agent_name, created_at);
+        -- Lease rescue and per-agent running counts: the running set is small (<= total
+        -- concurrency). lease_expires_at is deliberately not indexed so heartbeats stay HOT.
+        CREATE INDEX tasks_running ON tasks (agent_name) WHERE status = 'running';
+        -- Admin filters over the small states (completed tasks have tasks_finished).
+        CREATE INDEX tasks_status_agent ON tasks (status, agent_name, created_at)
+            WHERE status <> 'completed';
         CREATE INDEX tasks_workflow ON tasks (workflow_id, step) WHERE workflow_id IS NOT NULL;
         CREATE INDEX tasks_finished ON tasks (finished_at) WHERE status = 'completed';
 
