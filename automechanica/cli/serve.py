@@ -26,7 +26,7 @@ def serve(
     migrate: bool = typer.Option(False, "--migrate", help="Migrate an out-of-date schema first."),
 ) -> None:
     """Run the HTTP service."""
-    settings = settings_and_logging()
+    settings = settings_and_logging(service=True)
     target = database(settings)
     prepare_schema(settings, target, migrate_flag=migrate, command="serve")
     rt = Runtime.build(settings, target)
@@ -42,7 +42,7 @@ def up(
     demo: bool = typer.Option(True, "--demo/--no-demo", help="Start an example workflow."),
 ) -> None:
     """Everything in one process: database (embedded by default), migrations, API, worker."""
-    settings = settings_and_logging()
+    settings = settings_and_logging(service=True)
     with err_console.status("starting the database..."):
         target = database(settings)
     prepare_schema(settings, target, migrate_flag=migrate, command="up")

@@ -31,7 +31,7 @@ def worker(
     from automechanica.queue.worker import WorkerConfig
     from automechanica.wiring import default_agents
 
-    settings = settings_and_logging()
+    settings = settings_and_logging(service=True)
     only = [a.strip() for a in agents.split(",") if a.strip()] if agents else None
     if only:
         known = default_agents().names()

@@ -541,7 +541,7 @@ WITH moved AS (
         attempts = CASE WHEN %(reset_attempts)s THEN 0 ELSE t.attempts END,
         quarantine_reason = CASE WHEN %(to)s = 'quarantined' THEN %(reason)s END,
         quarantined_by = CASE WHEN %(to)s = 'quarantined' THEN %(actor)s END,
-        quarantined_until = CASE WHEN %(to)s = 'quarantined' THEN %(until)s END,
+        quarantined_until = CASE WHEN %(to)s = 'quarantined' THEN %(until)s::timestamptz END,
         finished_at = CASE WHEN %(to)s = 'cancelled' THEN coalesce(%(now)s, now()) END,
         updated_at = coalesce(%(now)s, now())
     FROM (SELECT id, status AS from_status FROM tasks WHERE id = %(id)s FOR UPDATE) AS before
