@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     llm_max_retries: int = Field(2, ge=0, le=10, description="an integer 0-10")
     llm_routes: dict[str, list[str]] | None = Field(
         None,
-        description='task kinds to provider chains as JSON, e.g. {"default": ["openai:gpt-4o-mini", '
-        '"local"]}',
+        description="task kinds to provider chains as JSON, e.g. "
+        '{"default": ["openai:gpt-4o-mini", "local"]}',
     )
     llm_breaker_failures: int = Field(5, ge=1, le=1000, description="an integer 1-1000")
     llm_breaker_cooldown_ms: int = Field(30000, ge=100, description="milliseconds, >= 100")
