@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,12 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 120) -> Result:
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_many(env: dict[str, str], *commands: tuple[str, ...]) -> list[Result]:
+    """Run independent commands two at a time (each one mostly waits on Python's imports)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda args: run_cli(env, *args), commands))
 
 
 class ServeProcess:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from automechanica.db import migrate
-from tests.helpers.cli import cli_env, run_cli
+from tests.helpers.cli import cli_env, run_cli, run_many
 from tests.helpers.network import UNRESOLVABLE_HOST, black_hole, free_port
 from tests.helpers.scram import PASSWORD, WRONG_PASSWORD, ScramCluster
 
@@ -64,7 +64,7 @@ def test_db_test_names_the_failure_class_with_its_fix_and_exits_3(
     url = _url(request, case)
     env = cli_env(data_dir, database_url=url, db_connect_timeout_ms=1000)
 
-    human = run_cli(env, "db", "test")
+    human, as_json = run_many(env, ("db", "test"), ("db", "test", "--json"))
     assert human.code == 3, human.output
     said, fix = FAILURES[case]
     error_line, fix_line = human.stderr.strip().splitlines()[-2:]
@@ -74,7 +74,6 @@ def test_db_test_names_the_failure_class_with_its_fix_and_exits_3(
     assert "Traceback" not in human.output
     assert PASSWORD not in human.output and WRONG_PASSWORD not in human.output
 
-    as_json = run_cli(env, "db", "test", "--json")
     assert as_json.code == 3, as_json.output
     report = json.loads(as_json.stdout)
     assert report["ok"] is False
