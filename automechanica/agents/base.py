@@ -61,7 +61,7 @@ class AgentContext:
         llm: Any,
         clock: Clock,
         log: Any = None,
-        log_fields: dict[str, Any] | None = None,
+        log_fields: dict[str, Any] | Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.db = db
         self._llm = llm
@@ -77,7 +77,8 @@ class AgentContext:
         if self._log is None:
             from automechanica.logs import get_logger
 
-            self._log = get_logger("automechanica.agent").bind(**self._log_fields)
+            fields = self._log_fields() if callable(self._log_fields) else self._log_fields
+            self._log = get_logger("automechanica.agent").bind(**fields)
         return self._log
 
     def apply(self, fn: ApplyFn) -> None:

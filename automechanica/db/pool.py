@@ -30,8 +30,12 @@ from automechanica.redaction import redact_url
 
 log = get_logger("automechanica.db")
 
-served_by: ContextVar[str | None] = ContextVar("served_by", default=None)
-"""What the current query serves: ``GET /api/health`` or ``task:<id>``; set by the faces."""
+served_by: ContextVar[object | None] = ContextVar("served_by", default=None)
+"""What the current query serves: ``GET /api/health`` or ``task:<id>``; set by the faces.
+
+Any object whose ``str()`` names it: the worker sets a cheap lazy one per task, since only a
+slow query ever turns it into text.
+"""
 
 SLOW_QUERIES = Counter(
     "automechanica_db_slow_queries_total", "Statements at or over SLOW_QUERY_THRESHOLD_MS"
@@ -51,6 +55,10 @@ def normalise(statement: str) -> str:
     text = _STRING.sub("?", statement)
     text = _NUMBER.sub("?", text)
     return _SPACE.sub(" ", text).strip()[:1000]
+
+
+def _text(value: object | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _statement_text(query: Any) -> str:
@@ -88,7 +96,7 @@ class QueryObserver:
             "statement": statement,
             "duration_ms": round(duration_ms, 1),
             "threshold_ms": self.threshold_ms,
-            "served_by": served_by.get(),
+            "served_by": _text(served_by.get()),
             "failed": error is not None,
         }
         log.warning("slow_query", **fields)

@@ -171,8 +171,9 @@ WITH picked AS (
     SET status = 'running', lease_owner = %(owner)s, lease_epoch = t.lease_epoch + 1,
         lease_expires_at = coalesce(%(now)s, now()) + %(lease_ms)s * interval '1 millisecond',
         started_at = coalesce(%(now)s, now()), updated_at = coalesce(%(now)s, now())
-    FROM picked
-    WHERE t.id = picked.id
+    -- = ANY(ARRAY(...)) keeps the plan a primary-key lookup per picked row; a join lets the
+    -- planner hash a scan of the whole table once it believes the table is small.
+    WHERE t.id = ANY(ARRAY(SELECT id FROM picked))
     RETURNING t.id, t.agent_name, t.task_type, t.payload, t.attempts, t.max_attempts,
               t.lease_epoch, t.workflow_id, t.step, t.step_index, t.priority, t.created_at,
               left(t.payload::text, 500) AS input_summary
@@ -277,7 +278,9 @@ WITH input AS (
     FROM input AS i
     WHERE t.id = i.id AND t.lease_epoch = i.epoch AND t.lease_owner = %(owner)s
       AND t.status = 'running'
-    RETURNING t.id, t.workflow_id, t.step, t.step_index, t.attempts, t.result
+    RETURNING t.id, t.workflow_id, t.step, t.step_index, t.attempts,
+              -- Only the orchestrator reads results back; don't ship them otherwise.
+              CASE WHEN t.workflow_id IS NOT NULL THEN t.result END AS result
 ), ev AS (
     INSERT INTO task_events (task_id, from_status, to_status, actor, attempt, at)
     SELECT id, 'running', 'completed', %(owner)s, attempts + 1, coalesce(%(now)s, now())

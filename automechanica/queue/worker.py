@@ -317,13 +317,14 @@ class Worker:
             db=self.db,
             llm=self.llm,
             clock=self.clock,
-            log_fields={
+            log_fields=lambda: {
                 "task_id": str(task.id),
                 "agent": task.agent_name,
                 "workflow_id": _s(task.workflow_id),
             },
         )
-        token = served_by.set(f"task:{task.id}")
+        # Each run is its own asyncio task with its own copy of the context: no reset needed.
+        served_by.set(_ServedTask(task.id))
         started = time.perf_counter()
         result: AgentResult | None = None
         error: BaseException | None = None
@@ -338,7 +339,6 @@ class Worker:
                 )
         except asyncio.CancelledError:
             if task.id not in self._timed_out:
-                served_by.reset(token)
                 self._deadlines.pop(task.id, None)
                 self._running.pop(task.id, None)
                 if self._stopping:
@@ -359,8 +359,6 @@ class Worker:
             event_type = "failed"
         finally:
             self._deadlines.pop(task.id, None)
-            if served_by.get() == f"task:{task.id}":
-                served_by.reset(token)
         latency = (time.perf_counter() - started) * 1000
         usage = ctx.usage
         info = _error_info(error, task) if error is not None else None
@@ -767,6 +765,16 @@ def _replace_event(
     from dataclasses import replace
 
     return replace(event, event_type=event_type, error=error, output=None)
+
+
+class _ServedTask:
+    __slots__ = ("task_id",)
+
+    def __init__(self, task_id: UUID) -> None:
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        return f"task:{self.task_id}"
 
 
 def _one_line(exc: BaseException) -> str:
