@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from psycopg.rows import dict_row
+
 
 @dataclass(frozen=True)
 class AgentEvent:
@@ -63,13 +65,11 @@ async def for_workflow(conn: Any, workflow_id: UUID) -> list[dict[str, Any]]:
 
 
 async def _select(conn: Any, where: str, value: Any) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         "SELECT id, agent_name, task_id, workflow_id, event_type, reasoning, error, "
         "input_summary, output, confidence, provider, model, prompt_version, tokens_in, "
         f"tokens_out, cost_estimate, latency_ms, at FROM agent_events WHERE {where} ORDER BY id",
         (value,),
     )
-    return [
-        {d.name: v for d, v in zip(cur.description, row, strict=True)}
-        for row in await cur.fetchall()
-    ]
+    return list(await cur.fetchall())

@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from psycopg.rows import dict_row
+
 from automechanica.errors import IllegalTransition, NotFound
 from automechanica.queue import states
 from automechanica.queue.ids import uuid7
@@ -614,25 +616,23 @@ _TASK_COLUMNS = (
 )
 
 
-def _row_dict(cur: Any, row: Any) -> dict[str, Any]:
-    return {d.name: v for d, v in zip(cur.description, row, strict=True)}
-
-
 async def get(conn: Any, task_id: UUID) -> dict[str, Any]:
-    cur = await conn.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s", (task_id,))
-    row = await cur.fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s", (task_id,))
+    row: dict[str, Any] | None = await cur.fetchone()
     if row is None:
         raise NotFound(f"no task {task_id}")
-    return _row_dict(cur, row)
+    return row
 
 
 async def list_for_workflow(conn: Any, workflow_id: UUID) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         f"SELECT {_TASK_COLUMNS} FROM tasks WHERE workflow_id = %s "
         "ORDER BY created_at, step, step_index",
         (workflow_id,),
     )
-    return [_row_dict(cur, row) for row in await cur.fetchall()]
+    return list(await cur.fetchall())
 
 
 async def step_counts(conn: Any, workflow_id: UUID) -> dict[str, dict[str, int]]:
@@ -657,12 +657,13 @@ async def step_results(conn: Any, workflow_id: UUID, step: str) -> list[Any]:
 
 
 async def history(conn: Any, task_id: UUID) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         "SELECT from_status, to_status, actor, reason, attempt, at FROM task_events "
         "WHERE task_id = %s ORDER BY id",
         (task_id,),
     )
-    return [_row_dict(cur, row) for row in await cur.fetchall()]
+    return list(await cur.fetchall())
 
 
 def _json(doc: Any) -> str:

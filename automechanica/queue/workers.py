@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg.rows import dict_row
+
 
 async def register(
     conn: Any,
@@ -45,12 +47,10 @@ async def set_status(conn: Any, worker_id: str, status: str) -> None:
 
 
 async def list_all(conn: Any) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         "SELECT id, host, pid, version, agents, concurrency, running, status, started_at, "
         "last_heartbeat, extract(epoch FROM now() - last_heartbeat) AS silent_s "
         "FROM workers ORDER BY status, started_at DESC"
     )
-    return [
-        {d.name: v for d, v in zip(cur.description, row, strict=True)}
-        for row in await cur.fetchall()
-    ]
+    return list(await cur.fetchall())

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from automechanica.errors import NotFound
@@ -15,10 +16,6 @@ _COLUMNS = (
     "id, type, status, input, context, current_steps, error, created_by, created_at, "
     "updated_at, finished_at"
 )
-
-
-def _row(cur: Any, row: Any) -> dict[str, Any]:
-    return {d.name: v for d, v in zip(cur.description, row, strict=True)}
 
 
 async def insert(conn: Any, *, workflow_type: str, input: dict[str, Any], created_by: str) -> UUID:
@@ -32,11 +29,12 @@ async def insert(conn: Any, *, workflow_type: str, input: dict[str, Any], create
 
 async def lock_many(conn: Any, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
     """Lock workflow rows in id order (a fixed order, so concurrent flushes cannot deadlock)."""
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         f"SELECT {_COLUMNS} FROM workflows WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
         (sorted(ids),),
     )
-    return {row[0]: _row(cur, row) for row in await cur.fetchall()}
+    return {row["id"]: row for row in await cur.fetchall()}
 
 
 async def save_progress(
@@ -65,19 +63,21 @@ async def save_progress(
 
 
 async def get(conn: Any, workflow_id: UUID) -> dict[str, Any]:
-    cur = await conn.execute(f"SELECT {_COLUMNS} FROM workflows WHERE id = %s", (workflow_id,))
-    row = await cur.fetchone()
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT {_COLUMNS} FROM workflows WHERE id = %s", (workflow_id,))
+    row: dict[str, Any] | None = await cur.fetchone()
     if row is None:
         raise NotFound(f"no workflow {workflow_id}")
-    return _row(cur, row)
+    return row
 
 
 async def list_recent(
     conn: Any, *, limit: int = 20, status: str | None = None
 ) -> list[dict[str, Any]]:
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         f"SELECT {_COLUMNS} FROM workflows WHERE (%s::text IS NULL OR status = %s) "
         "ORDER BY created_at DESC LIMIT %s",
         (status, status, limit),
     )
-    return [_row(cur, row) for row in await cur.fetchall()]
+    return list(await cur.fetchall())
