@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -240,6 +241,20 @@ class Worker:
             # Keep what an earlier statement of this round did claim; the next round retries.
         if claimed:
             self.stats["claimed"] += len(claimed)
+            if _debug_enabled():
+                by_agent: dict[str, int] = {}
+                for t in claimed:
+                    by_agent[t.agent_name] = by_agent.get(t.agent_name, 0) + 1
+                log.debug(
+                    "tasks_claimed",
+                    worker=self.owner,
+                    count=len(claimed),
+                    by_agent=by_agent,
+                    task_ids=[str(t.id) for t in claimed[:50]],
+                    workflow_ids=sorted({str(t.workflow_id) for t in claimed if t.workflow_id})[
+                        :50
+                    ],
+                )
         return claimed
 
     async def _claim_on(
@@ -775,6 +790,10 @@ class _ServedTask:
 
     def __str__(self) -> str:
         return f"task:{self.task_id}"
+
+
+def _debug_enabled() -> bool:
+    return logging.getLogger("automechanica.worker").isEnabledFor(logging.DEBUG)
 
 
 def _one_line(exc: BaseException) -> str:
