@@ -97,6 +97,11 @@ class _Outcome:
     attempts_to_flush: int = 0
 
 
+# How long each shutdown-time write waits for a pooled connection: a worker stopped during a
+# database outage must still exit within seconds (what it could not write, the rescuer fixes).
+_SHUTDOWN_WAIT_S = 1.0
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -179,16 +184,28 @@ class Worker:
         for _, t in leftovers:
             t.cancel()
         await asyncio.gather(*(t for _, t in leftovers), return_exceptions=True)
-        # Outcomes of tasks that did finish are written before anything is released.
-        for _ in range(3):
+        # Outcomes of tasks that did finish are written before anything is released. If the
+        # database stays unreachable they are given up: their leases expire, the rescuer takes
+        # the tasks back, and since nothing was committed nothing happens twice.
+        for attempt in range(3):
             if not self._outbox:
                 break
-            await self._flush_all()
+            try:
+                await self._flush_all()
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                log.warning(
+                    "drain_flush_failed",
+                    worker=self.owner,
+                    pending=len(self._outbox),
+                    error=_one_line(exc),
+                    attempt=attempt + 1,
+                )
+                await asyncio.sleep(0.5 * (attempt + 1))
         release = [(c.id, c.lease_epoch) for c, _ in leftovers if c.id in self._held]
         if release:
 
             async def _release() -> None:
-                async with self.db.transaction() as conn:
+                async with self.db.transaction(timeout=_SHUTDOWN_WAIT_S) as conn:
                     released = await tasks.release_many(
                         conn, self.owner, release, now=self.clock.db_now()
                     )
@@ -719,11 +736,11 @@ class Worker:
             )
 
     async def _mark_draining(self) -> None:
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(timeout=_SHUTDOWN_WAIT_S) as conn:
             await workers.set_status(conn, self.owner, "draining")
 
     async def _unregister(self) -> None:
-        async with self.db.transaction() as conn:
+        async with self.db.transaction(timeout=_SHUTDOWN_WAIT_S) as conn:
             await workers.set_status(conn, self.owner, "stopped")
 
     async def _retrying(
