@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 
 from automechanica.errors import IllegalTransition, NotFound
 from automechanica.queue import states
-from automechanica.queue.ids import uuid7
+from automechanica.queue.ids import uuid7_many
 from automechanica.queue.states import Transition
 
 NOTIFY_CHANNEL = "automechanica_tasks"
@@ -104,6 +104,13 @@ WITH input AS (
 SELECT ins.id FROM ins, (SELECT count(*) FROM note) AS notified
 """
 
+# Without idempotency keys every row is inserted (the ids are fresh), so there is nothing to
+# map back: count instead of shipping every id back to the client.
+_ENQUEUE_UNKEYED = _ENQUEUE.replace(
+    "SELECT ins.id FROM ins, (SELECT count(*) FROM note) AS notified",
+    "SELECT count(*) FROM ins, (SELECT count(*) FROM note) AS notified",
+)
+
 
 async def enqueue(
     conn: Any,
@@ -119,25 +126,13 @@ async def enqueue(
     """
     if not tasks:
         return []
-    ids = [uuid7() for _ in tasks]
+    ids = uuid7_many(len(tasks))
     # One JSON document carries the whole batch: far cheaper to build than typed arrays.
-    doc = [
-        {
-            "id": str(i),
-            "agent_name": t.agent_name,
-            "task_type": t.task_type,
-            "payload": t.payload,
-            "priority": t.priority,
-            "available_at": t.available_at.isoformat() if t.available_at else None,
-            "max_attempts": t.max_attempts,
-            "idempotency_key": t.idempotency_key,
-            "workflow_id": str(t.workflow_id) if t.workflow_id else None,
-            "step": t.step,
-            "step_index": t.step_index,
-        }
-        for i, t in zip(ids, tasks, strict=True)
-    ]
+    doc = [_task_doc(i, t) for i, t in zip(ids, tasks, strict=True)]
     params = {"tasks": _json(doc), "actor": actor, "now": now}
+    if all(t.idempotency_key is None for t in tasks):
+        await conn.execute(_ENQUEUE_UNKEYED, params)
+        return ids
     cur = await conn.execute(_ENQUEUE, params)
     inserted = {row[0] for row in await cur.fetchall()}
     if len(inserted) == len(ids):
@@ -150,6 +145,27 @@ async def enqueue(
     return [
         i if i in inserted else existing[t.idempotency_key] for i, t in zip(ids, tasks, strict=True)
     ]
+
+
+def _task_doc(task_id: UUID, t: NewTask) -> dict[str, Any]:
+    # Keys left out are NULL for jsonb_to_recordset; most tasks have most of them unset.
+    doc: dict[str, Any] = {
+        "id": str(task_id),
+        "agent_name": t.agent_name,
+        "task_type": t.task_type,
+        "payload": t.payload,
+        "priority": t.priority,
+        "max_attempts": t.max_attempts,
+    }
+    if t.available_at is not None:
+        doc["available_at"] = t.available_at.isoformat()
+    if t.idempotency_key is not None:
+        doc["idempotency_key"] = t.idempotency_key
+    if t.workflow_id is not None:
+        doc["workflow_id"] = str(t.workflow_id)
+        doc["step"] = t.step
+        doc["step_index"] = t.step_index
+    return doc
 
 
 async def enqueue_one(conn: Any, task: NewTask, **kwargs: Any) -> UUID:

@@ -66,7 +66,7 @@ def upgrade() -> None:
                 autovacuum_analyze_scale_factor = 0.02);
         -- Every status change is a non-HOT update that inserts into each index whose predicate
         -- the new row matches, so the indexes are partial wherever they can be: a no-op task's
-        -- whole life touches pk + claimable, pk + status + running, pk + finished.
+        -- whole life touches pk + claimable, pk + running, pk + finished.
         CREATE UNIQUE INDEX tasks_idempotency ON tasks (idempotency_key)
             WHERE idempotency_key IS NOT NULL;
         -- The claim query walks this partial index in (priority, available_at) order.
@@ -74,9 +74,11 @@ def upgrade() -> None:
         -- Lease rescue and per-agent running counts: the running set is small (<= total
         -- concurrency). lease_expires_at is deliberately not indexed so heartbeats stay HOT.
         CREATE INDEX tasks_running ON tasks (agent_name) WHERE status = 'running';
-        -- Admin filters over the small states (completed tasks have tasks_finished).
-        CREATE INDEX tasks_status_agent ON tasks (status, agent_name, created_at)
-            WHERE status <> 'completed';
+        -- Admin filters over the parked states; pending tasks are found through
+        -- tasks_claimable, running ones through tasks_running, completed ones through
+        -- tasks_finished.
+        CREATE INDEX tasks_parked ON tasks (status, agent_name, created_at)
+            WHERE status IN ('dead', 'quarantined', 'cancelled');
         CREATE INDEX tasks_workflow ON tasks (workflow_id, step) WHERE workflow_id IS NOT NULL;
         CREATE INDEX tasks_finished ON tasks (finished_at) WHERE status = 'completed';
 
