@@ -4,6 +4,9 @@ The caller owns the transaction: every function takes a connection and never com
 state change is one statement guarded by the expected current state (and, for the lease holder,
 by owner and epoch) that also writes its ``task_events`` rows, so history costs no extra round
 trip. ``now`` parameters are for an injected clock; ``None`` means the database's ``now()``.
+
+It is longer than our usual module on purpose: it is the one home of the task SQL, so every
+statement that can change a task's state can be read (and its guards compared) in one place.
 """
 
 from __future__ import annotations

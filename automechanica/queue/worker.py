@@ -15,6 +15,10 @@ One asyncio process runs at most ``concurrency`` tasks at once. Its loops:
 On stop it claims nothing more, lets running tasks finish for up to ``drain_timeout_ms``, then
 releases the rest back to ``pending`` without counting an attempt. Database errors never crash
 it: every loop logs, backs off and carries on.
+
+The loops share one piece of state (which leases are held, which runs are live, what waits to
+be written), which is why they live in one module; the next step when it grows is to move the
+outbox and flush into a completer object of their own.
 """
 
 from __future__ import annotations
