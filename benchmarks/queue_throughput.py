@@ -125,6 +125,38 @@ def rate(count: int, seconds: float | None) -> float | None:
     return round(count / seconds, 1)
 
 
+def drain_figures(
+    row: Any,
+    *,
+    backlog: int,
+    drained: bool,
+    left: int,
+    waited: float,
+    meter: Any,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """The drain report of either system from (done, first claim, first completion, last
+    completion, completions at the first completion's instant), all on the DB clock."""
+    done, first_claim, first_done, last_done, at_first = row
+    span = (last_done - first_claim).total_seconds() if done else None
+    steady = (last_done - first_done).total_seconds() if done else None
+    return {
+        "tasks": backlog,
+        "completed": int(done),
+        "drained": drained,
+        "remaining": left,
+        **config,
+        # From the first completion to the last one: the steady drain rate.
+        "tasks_per_s": rate(int(done) - int(at_first), steady),
+        "first_claim_to_last_completion_s": rnd(span, 3),
+        "first_claim_tasks_per_s": rate(int(done), span),
+        # From spawning the processes (includes interpreter start-up and imports).
+        "wall_s": rnd(waited, 3),
+        "wall_tasks_per_s": rate(int(done), waited),
+        "cpu": meter.report(),
+    }
+
+
 async def paced(count: int, per_s: float, fn: Callable[[], Awaitable[Any]]) -> float:
     """Call ``fn`` ``count`` times at ``per_s`` calls per second; return the achieved rate."""
     start = time.perf_counter()
@@ -464,25 +496,15 @@ class AutomechanicaBench:
         )
         row = await cur.fetchone()
         assert row is not None
-        done, first_start, first_done, last_done, at_first = row
-        span = (last_done - first_start).total_seconds() if done else None
-        steady = (last_done - first_done).total_seconds() if done else None
-        return {
-            "tasks": backlog,
-            "completed": int(done),
-            "drained": drained,
-            "remaining": left,
-            "workers": self.args.workers,
-            "concurrency": self.args.concurrency,
-            # From the first completion to the last one (DB clock): the steady drain rate.
-            "tasks_per_s": rate(int(done) - int(at_first), steady),
-            "first_claim_to_last_completion_s": rnd(span, 3),
-            "first_claim_tasks_per_s": rate(int(done), span),
-            # From spawning the processes (includes interpreter start-up and imports).
-            "wall_s": rnd(waited, 3),
-            "wall_tasks_per_s": rate(int(done), waited),
-            "cpu": meter.report(),
-        }
+        return drain_figures(
+            row,
+            backlog=backlog,
+            drained=drained,
+            left=left,
+            waited=waited,
+            meter=meter,
+            config={"workers": self.args.workers, "concurrency": self.args.concurrency},
+        )
 
     async def backend_pids(self) -> list[int]:
         cur = await self.conn.execute(
@@ -675,23 +697,15 @@ class PgQueuerBench:
                    (SELECT count(*) FROM ok WHERE created = (SELECT min(created) FROM ok))
             """
         )
-        done, first_pick, first_done, last_done, at_first = row
-        span = (last_done - first_pick).total_seconds() if done else None
-        steady = (last_done - first_done).total_seconds() if done else None
-        return {
-            "tasks": backlog,
-            "completed": int(done),
-            "drained": drained,
-            "remaining": left,
-            "consumers": self.args.pgq_consumers,
-            "batch_size": self.args.pgq_batch,
-            "tasks_per_s": rate(int(done) - int(at_first), steady),
-            "first_claim_to_last_completion_s": rnd(span, 3),
-            "first_claim_tasks_per_s": rate(int(done), span),
-            "wall_s": rnd(waited, 3),
-            "wall_tasks_per_s": rate(int(done), waited),
-            "cpu": meter.report(),
-        }
+        return drain_figures(
+            row,
+            backlog=backlog,
+            drained=drained,
+            left=left,
+            waited=waited,
+            meter=meter,
+            config={"consumers": self.args.pgq_consumers, "batch_size": self.args.pgq_batch},
+        )
 
     async def backend_pids(self) -> list[int]:
         rows = await self.conn.fetch(
