@@ -384,7 +384,11 @@ class Worker:
                 self._slot_freed.set()
                 await self._record_lease_lost(task, started, ctx)
                 return
-            # The watchdog cancelled it: TASK_TIMEOUT_MS passed.
+            # The watchdog cancelled it: TASK_TIMEOUT_MS passed. The cancellation was ours and
+            # is handled here, so the task goes on as a normal (failed) run.
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
             self._timed_out.discard(task.id)
             error = TimeoutError(
                 f"task exceeded TASK_TIMEOUT_MS ({self.config.task_timeout_ms} ms)"
