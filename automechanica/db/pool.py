@@ -10,6 +10,7 @@ are timed and counted too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -308,3 +309,30 @@ class Database:
                 failure=failure.failure,
                 error=text,
             )
+
+
+class DedicatedConnection:
+    """One long-lived connection outside the pool, reopened after a connection error.
+
+    For hot loops (a worker's claims, its batched writes): no pool checkout, and no liveness
+    check, per statement.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: Any = None
+
+    async def get(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            self._conn = await self._db.connect_direct()
+        return self._conn
+
+    async def drop(self) -> None:
+        """Forget the connection (after an error); the next ``get`` opens a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def close(self) -> None:
+        await self.drop()

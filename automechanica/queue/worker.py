@@ -5,58 +5,49 @@ One asyncio process runs at most ``concurrency`` tasks at once. Its loops:
 - claim: whenever slots are free, one statement claims up to that many tasks; when the queue is
   empty it waits for a NOTIFY from an enqueue (polling every ``poll_interval_ms`` as fallback);
 - run: one asyncio task per claimed task, bounded by ``task_timeout_ms``;
-- flush: finished runs are written in batches (every ``flush_ms`` or ``batch_max`` results),
-  each batch one transaction: lock the still-held leases, run the agents' apply phases, complete
-  and fail in one statement each (with their ``task_events``), advance workflows, write
-  ``agent_events``. A slot is freed only once its task's outcome is committed;
+- flush: finished runs go to the completer (``completer.py``), which writes them in batches
+  (every ``flush_ms`` or ``batch_max`` results), one transaction each; a slot is freed only
+  once its task's outcome is committed;
 - heartbeat: extends all held leases in one statement and refreshes the ``workers`` row; a
   task whose lease was taken away is cancelled (its result would be rejected anyway).
 
 On stop it claims nothing more, lets running tasks finish for up to ``drain_timeout_ms``, then
 releases the rest back to ``pending`` without counting an attempt. Database errors never crash
 it: every loop logs, backs off and carries on.
-
-The loops share one piece of state (which leases are held, which runs are live, what waits to
-be written), which is why they live in one module; the next step when it grows is to move the
-outbox and flush into a completer object of their own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import time
-import traceback
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import psycopg
 
 from automechanica import __version__
 from automechanica.agents import events as agent_events
-from automechanica.agents.base import AgentContext, AgentResult, ApplyFn, TaskView
+from automechanica.agents.base import AgentContext, AgentResult, TaskView
 from automechanica.agents.registry import AgentRegistry
 from automechanica.clock import Clock, SystemClock
-from automechanica.db.pool import Database, served_by
-from automechanica.errors import NonRetryableError, UnknownAgent
+from automechanica.db.pool import Database, DedicatedConnection, served_by
 from automechanica.logs import get_logger
 from automechanica.queue import tasks, workers
-from automechanica.queue.tasks import ClaimedTask, Completed, FailOutcome, Finished
+from automechanica.queue.completer import (
+    Completer,
+    CompletionHooks,
+    Outcome,
+    error_info,
+    one_line,
+    opt_str,
+)
+from automechanica.queue.tasks import ClaimedTask, Finished
 
 log = get_logger("automechanica.worker")
-
-
-class CompletionHooks(Protocol):
-    """Called inside the transaction that completes or fails tasks (the orchestrator)."""
-
-    async def on_completed(self, conn: Any, completed: Sequence[Completed]) -> None: ...
-
-    async def on_failed(self, conn: Any, failed: Sequence[FailOutcome]) -> None: ...
 
 
 @dataclass
@@ -91,16 +82,6 @@ class WorkerConfig:
         return cfg
 
 
-@dataclass
-class _Outcome:
-    task: ClaimedTask
-    finished: Finished
-    ok: bool
-    applies: list[ApplyFn]
-    event: agent_events.AgentEvent
-    attempts_to_flush: int = 0
-
-
 # How long each shutdown-time write waits for a pooled connection: a worker stopped during a
 # database outage must still exit within seconds (what it could not write, the rescuer fixes).
 _SHUTDOWN_WAIT_S = 1.0
@@ -132,18 +113,30 @@ class Worker:
         self.stats = {"claimed": 0, "completed": 0, "failed": 0, "dead": 0, "lease_lost": 0}
         self._running: dict[UUID, tuple[ClaimedTask, asyncio.Task[None]]] = {}
         self._held: dict[UUID, int] = {}  # task id -> lease epoch, until its outcome commits
-        self._outbox: list[_Outcome] = []
-        self._outbox_event = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
         self._stopping = False
-        self._flush_lock = asyncio.Lock()
         self._deadlines: dict[UUID, float] = {}
         self._timed_out: set[UUID] = set()
-        # The hot path keeps its own connections: no pool checkout (and its liveness check)
-        # per batch. Each is replaced after a connection error.
-        self._claim_conn: Any = None
-        self._flush_conn: Any = None
+        self._claim_conn = DedicatedConnection(db)
+        self._completer = Completer(
+            db,
+            owner=self.owner,
+            clock=self.clock,
+            hooks=hooks,
+            on_written=self._free_slots,
+            stats=self.stats,
+            retry_base_ms=self.config.retry_base_ms,
+            batch_max=self.config.batch_max,
+            flush_ms=self.config.flush_ms,
+            max_backoff_s=self.config.max_backoff_s,
+        )
+
+    def _free_slots(self, task_ids: list[UUID]) -> None:
+        """The outcomes of these runs are committed (or given up): their slots are free."""
+        for task_id in task_ids:
+            self._held.pop(task_id, None)
+        self._slot_freed.set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -154,7 +147,7 @@ class Worker:
             return
         loops = [
             asyncio.create_task(self._listen(stop), name="listen"),
-            asyncio.create_task(self._flush_loop(), name="flush"),
+            asyncio.create_task(self._completer.run(), name="flush"),
             asyncio.create_task(self._heartbeat_loop(stop), name="heartbeat"),
             asyncio.create_task(self._watchdog(), name="watchdog"),
         ]
@@ -173,9 +166,8 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
             await self._retrying("unregister", self._unregister, attempts=3)
-            for conn in (self._claim_conn, self._flush_conn):
-                if conn is not None:
-                    await conn.close()
+            await self._claim_conn.close()
+            await self._completer.close()
             log.info("worker_stopped", worker=self.owner, **self.stats)
 
     async def _drain(self) -> None:
@@ -192,16 +184,16 @@ class Worker:
         # database stays unreachable they are given up: their leases expire, the rescuer takes
         # the tasks back, and since nothing was committed nothing happens twice.
         for attempt in range(3):
-            if not self._outbox:
+            if not self._completer.pending:
                 break
             try:
-                await self._flush_all()
+                await self._completer.flush_all()
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning(
                     "drain_flush_failed",
                     worker=self.owner,
-                    pending=len(self._outbox),
-                    error=_one_line(exc),
+                    pending=self._completer.pending,
+                    error=one_line(exc),
                     attempt=attempt + 1,
                 )
                 await asyncio.sleep(0.5 * (attempt + 1))
@@ -235,7 +227,7 @@ class Worker:
                 backoff = 0.1
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning(
-                    "claim_failed", worker=self.owner, error=_one_line(exc), retry_in_s=backoff
+                    "claim_failed", worker=self.owner, error=one_line(exc), retry_in_s=backoff
                 )
                 await _wait_any(stop, timeout=backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_s)
@@ -253,10 +245,10 @@ class Worker:
             a: n for a, n in cfg.agent_limits.items() if cfg.agents is None or a in cfg.agents
         }
         try:
-            conn = await self._conn("_claim_conn")
+            conn = await self._claim_conn.get()
             await self._claim_on(conn, free, now, limited, claimed)
         except (psycopg.Error, OSError):
-            await self._drop_conn("_claim_conn")
+            await self._claim_conn.drop()
             if not claimed:
                 raise
             # Keep what an earlier statement of this round did claim; the next round retries.
@@ -314,20 +306,6 @@ class Worker:
                 now=now,
             )
 
-    async def _conn(self, attr: str) -> Any:
-        conn = getattr(self, attr)
-        if conn is None or conn.closed:
-            conn = await self.db.connect_direct()
-            setattr(self, attr, conn)
-        return conn
-
-    async def _drop_conn(self, attr: str) -> None:
-        conn = getattr(self, attr)
-        setattr(self, attr, None)
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
-
     def _start(self, task: ClaimedTask) -> None:
         self._held[task.id] = task.lease_epoch
         loop = asyncio.get_running_loop()
@@ -356,7 +334,7 @@ class Worker:
             log_fields=lambda: {
                 "task_id": str(task.id),
                 "agent": task.agent_name,
-                "workflow_id": _s(task.workflow_id),
+                "workflow_id": opt_str(task.workflow_id),
             },
         )
         # Each run is its own asyncio task with its own copy of the context: no reset needed.
@@ -401,7 +379,7 @@ class Worker:
             self._deadlines.pop(task.id, None)
         latency = (time.perf_counter() - started) * 1000
         usage = ctx.usage
-        info = _error_info(error, task) if error is not None else None
+        info = error_info(error, task) if error is not None else None
         event = agent_events.AgentEvent(
             agent_name=task.agent_name,
             task_id=task.id,
@@ -423,13 +401,12 @@ class Worker:
         if info is None:
             assert result is not None
             finished = Finished(task.id, task.lease_epoch, result=result.output)
-            outcome = _Outcome(task, finished, True, ctx.applies, event)
+            outcome = Outcome(task, finished, True, ctx.applies, event)
         else:
             finished = Finished(task.id, task.lease_epoch, error=info, retryable=info["retryable"])
-            outcome = _Outcome(task, finished, False, [], event)
+            outcome = Outcome(task, finished, False, [], event)
         self._running.pop(task.id, None)
-        self._outbox.append(outcome)
-        self._outbox_event.set()
+        self._completer.add(outcome)
 
     async def _record_lease_lost(
         self, task: ClaimedTask, started: float, ctx: AgentContext
@@ -440,7 +417,7 @@ class Worker:
             worker=self.owner,
             task_id=str(task.id),
             agent=task.agent_name,
-            workflow_id=_s(task.workflow_id),
+            workflow_id=opt_str(task.workflow_id),
             when="heartbeat",
         )
         event = agent_events.AgentEvent(
@@ -458,211 +435,6 @@ class Worker:
                 await agent_events.record_many(conn, [event])
 
         await self._retrying("record_lease_lost", _write, attempts=3)
-
-    # -- flushing -------------------------------------------------------------------------------
-
-    async def _flush_loop(self) -> None:
-        backoff = 0.05
-        while True:
-            await self._outbox_event.wait()
-            if len(self._outbox) < self.config.batch_max and self.config.flush_ms > 0:
-                await asyncio.sleep(self.config.flush_ms / 1000)
-            self._outbox_event.clear()
-            try:
-                await self._flush_all()
-                backoff = 0.05
-            except (psycopg.Error, OSError, TimeoutError) as exc:
-                log.warning(
-                    "flush_failed",
-                    worker=self.owner,
-                    pending=len(self._outbox),
-                    error=_one_line(exc),
-                    retry_in_s=backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.config.max_backoff_s)
-                self._outbox_event.set()
-
-    async def _flush_all(self) -> None:
-        async with self._flush_lock:
-            while self._outbox:
-                batch = self._outbox[: self.config.batch_max]
-                for item in batch:
-                    item.attempts_to_flush += 1
-                try:
-                    await self._flush(batch)
-                except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
-                    raise  # the database is unreachable: keep everything, retry later
-                except psycopg.Error as exc:
-                    # Something in this batch cannot be written (say a result jsonb rejects):
-                    # write the rest one by one so one bad outcome cannot block the worker.
-                    log.error("flush_rejected", worker=self.owner, error=_one_line(exc))
-                    await self._flush_singly(batch)
-                del self._outbox[: len(batch)]
-
-    async def _flush_singly(self, batch: list[_Outcome]) -> None:
-        for outcome in batch:
-            try:
-                await self._flush([outcome])
-                continue
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
-                raise
-            except psycopg.Error as exc:
-                info = {
-                    "type": "OutcomeNotStored",
-                    "message": f"the outcome could not be written: {_one_line(exc)}",
-                    "retryable": False,
-                    "attempt": outcome.task.attempts + 1,
-                }
-            # Record the run as a non-retryable failure instead; if even that cannot be
-            # written, drop it: the lease expires and the rescuer takes the task back.
-            outcome.ok = False
-            outcome.applies = []
-            outcome.finished = Finished(
-                outcome.task.id, outcome.task.lease_epoch, error=info, retryable=False
-            )
-            outcome.event = _replace_event(outcome.event, "failed", info)
-            try:
-                await self._flush([outcome])
-            except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
-                raise
-            except psycopg.Error as exc:
-                log.error(
-                    "outcome_dropped",
-                    worker=self.owner,
-                    task_id=str(outcome.task.id),
-                    error=_one_line(exc),
-                )
-                self._held.pop(outcome.task.id, None)
-                self._slot_freed.set()
-
-    async def _flush(self, batch: list[_Outcome]) -> None:
-        conn = await self._conn("_flush_conn")
-        try:
-            written = await self._flush_on(conn, batch)
-        except (psycopg.OperationalError, psycopg.InterfaceError, OSError):
-            await self._drop_conn("_flush_conn")
-            raise
-        self._after_flush(batch, *written)
-
-    async def _flush_on(
-        self, conn: Any, batch: list[_Outcome]
-    ) -> tuple[list[Completed], list[FailOutcome], list[_Outcome]]:
-        now = self.clock.db_now()
-        async with conn.transaction():
-            with_applies = [o for o in batch if o.ok and o.applies]
-            if with_applies:
-                held = await tasks.lock_held(
-                    conn, self.owner, [(o.task.id, o.task.lease_epoch) for o in with_applies]
-                )
-                for outcome in with_applies:
-                    if outcome.task.id in held:
-                        await self._apply(conn, outcome)
-            ok = [o for o in batch if o.ok]
-            failed = [o for o in batch if not o.ok]
-            completed = await tasks.complete_many(
-                conn, self.owner, [o.finished for o in ok], now=now
-            )
-            fail_out = await tasks.fail_many(
-                conn,
-                self.owner,
-                [o.finished for o in failed],
-                retry_base_ms=self.config.retry_base_ms,
-                now=now,
-            )
-            if self.hooks is not None:
-                if completed:
-                    await self.hooks.on_completed(conn, completed)
-                if fail_out:
-                    await self.hooks.on_failed(conn, fail_out)
-            confirmed = {c.id for c in completed} | {f.id for f in fail_out}
-            lost = [o for o in batch if o.task.id not in confirmed]
-            if lost and any(o.attempts_to_flush > 1 for o in lost):
-                lost = await self._not_already_written(conn, lost)
-            for o in lost:
-                o.event = _replace_event(
-                    o.event,
-                    "lease_lost",
-                    {
-                        "type": "LeaseLost",
-                        "message": "lease was lost before the outcome was written; discarded",
-                    },
-                )
-            await agent_events.record_many(
-                conn, [o.event for o in batch if o.task.id in confirmed] + [o.event for o in lost]
-            )
-        return completed, fail_out, lost
-
-    async def _apply(self, conn: Any, outcome: _Outcome) -> None:
-        """Run one task's apply phase in a savepoint; an error turns the run into a failure."""
-        try:
-            async with conn.transaction():
-                for fn in outcome.applies:
-                    await fn(conn)
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            raise  # the connection, not the agent: the whole batch is retried
-        except Exception as exc:
-            info = _error_info(exc, outcome.task)
-            outcome.ok = False
-            outcome.finished = Finished(
-                outcome.task.id, outcome.task.lease_epoch, error=info, retryable=True
-            )
-            outcome.event = _replace_event(outcome.event, "failed", info)
-
-    def _after_flush(
-        self,
-        batch: list[_Outcome],
-        completed: list[Completed],
-        fail_out: list[FailOutcome],
-        lost: list[_Outcome],
-    ) -> None:
-        for o in batch:
-            self._held.pop(o.task.id, None)
-        self._slot_freed.set()
-        self.stats["completed"] += len(completed)
-        by_id = {o.task.id: o for o in batch}
-        for f in fail_out:
-            self.stats["dead" if f.status == "dead" else "failed"] += 1
-            info = by_id[f.id].finished.error or {}
-            fields = dict(
-                worker=self.owner,
-                task_id=str(f.id),
-                agent=f.agent_name,
-                workflow_id=_s(f.workflow_id),
-                attempt=f.attempts,
-                error_type=info.get("type"),
-                error=info.get("message"),
-            )
-            if f.status == "dead":
-                log.error("task_dead", **fields)
-            else:
-                log.warning("task_failed", next_retry_at=f.available_at.isoformat(), **fields)
-        for o in lost:
-            self.stats["lease_lost"] += 1
-            log.warning(
-                "lease_lost",
-                worker=self.owner,
-                task_id=str(o.task.id),
-                agent=o.task.agent_name,
-                workflow_id=_s(o.task.workflow_id),
-                when="completion",
-            )
-
-    async def _not_already_written(self, conn: Any, lost: list[_Outcome]) -> list[_Outcome]:
-        """After an ambiguous commit, drop the outcomes an earlier try of ours did write.
-
-        Our write left a ``task_events`` row out of ``running`` with us as the actor for this
-        attempt; a rescue is recorded by ``system:rescuer`` instead.
-        """
-        cur = await conn.execute(
-            "SELECT e.task_id FROM task_events e "
-            "JOIN unnest(%s::uuid[], %s::int[]) AS i(id, attempt) "
-            "ON e.task_id = i.id AND e.attempt = i.attempt "
-            "WHERE e.actor = %s AND e.from_status = 'running'",
-            ([o.task.id for o in lost], [o.task.attempts + 1 for o in lost], self.owner),
-        )
-        written = {row[0] for row in await cur.fetchall()}
-        return [o for o in lost if o.task.id not in written]
 
     async def _watchdog(self) -> None:
         """Cancel runs past TASK_TIMEOUT_MS (one timer for all tasks, not one per task)."""
@@ -687,7 +459,7 @@ class Worker:
             try:
                 await self.heartbeat_once()
             except (psycopg.Error, OSError, TimeoutError) as exc:
-                log.warning("heartbeat_failed", worker=self.owner, error=_one_line(exc))
+                log.warning("heartbeat_failed", worker=self.owner, error=one_line(exc))
 
     async def heartbeat_once(self) -> set[UUID]:
         """Extend held leases; cancel runs whose lease is gone. Returns the ids lost."""
@@ -723,7 +495,7 @@ class Worker:
                 raise
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 log.warning(
-                    "listen_failed", worker=self.owner, error=_one_line(exc), retry_in_s=backoff
+                    "listen_failed", worker=self.owner, error=one_line(exc), retry_in_s=backoff
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_s)
@@ -767,10 +539,10 @@ class Worker:
                 return
             except (psycopg.Error, OSError, TimeoutError) as exc:
                 if attempts is not None and n >= attempts:
-                    log.error(f"{what}_gave_up", worker=self.owner, error=_one_line(exc))
+                    log.error(f"{what}_gave_up", worker=self.owner, error=one_line(exc))
                     return
                 log.warning(
-                    f"{what}_failed", worker=self.owner, error=_one_line(exc), retry_in_s=backoff
+                    f"{what}_failed", worker=self.owner, error=one_line(exc), retry_in_s=backoff
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_s)
@@ -788,25 +560,6 @@ async def _wait_any(*events: asyncio.Event, timeout: float) -> None:
             w.cancel()
 
 
-def _error_info(error: BaseException, task: ClaimedTask) -> dict[str, Any]:
-    tb = traceback.format_exception(type(error), error, error.__traceback__, limit=-3)
-    return {
-        "type": type(error).__name__,
-        "message": str(error)[:2000],
-        "traceback": "".join(tb)[-2000:],
-        "retryable": not isinstance(error, NonRetryableError | UnknownAgent),
-        "attempt": task.attempts + 1,
-    }
-
-
-def _replace_event(
-    event: agent_events.AgentEvent, event_type: str, error: dict[str, Any]
-) -> agent_events.AgentEvent:
-    from dataclasses import replace
-
-    return replace(event, event_type=event_type, error=error, output=None)
-
-
 class _ServedTask:
     __slots__ = ("task_id",)
 
@@ -819,12 +572,3 @@ class _ServedTask:
 
 def _debug_enabled() -> bool:
     return logging.getLogger("automechanica.worker").isEnabledFor(logging.DEBUG)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _s(value: Any) -> str | None:
-    return str(value) if value is not None else None
