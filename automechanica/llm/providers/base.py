@@ -129,6 +129,18 @@ def _error_text(response: httpx.Response) -> str:
     return response.text
 
 
+def chat_messages(request: LLMRequest) -> list[dict[str, str]]:
+    """The request as chat-completion messages: the system prompt first, then the turns.
+
+    The OpenAI and Ollama chat APIs share this shape (Anthropic takes ``system`` apart).
+    """
+    messages: list[dict[str, str]] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages += [{"role": m.role, "content": m.content} for m in request.conversation()]
+    return messages
+
+
 def count_words(text: str) -> int:
     """Token count stand-in where a provider reports none: one token per word."""
     return len(text.split())

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from automechanica.llm.providers.base import HTTPProvider, ProviderReply, reported_or_counted
+from automechanica.llm.providers.base import (
+    HTTPProvider,
+    ProviderReply,
+    chat_messages,
+    reported_or_counted,
+)
 from automechanica.llm.request import LLMRequest
 
 
@@ -17,10 +22,7 @@ class OllamaProvider(HTTPProvider):
         return None if self._base_url else "OLLAMA_BASE_URL is not set"
 
     async def complete(self, request: LLMRequest, model: str) -> ProviderReply:
-        messages: list[dict[str, str]] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        messages += [{"role": m.role, "content": m.content} for m in request.conversation()]
+        messages = chat_messages(request)
         body: dict[str, Any] = {
             "model": model,
             "messages": messages,
