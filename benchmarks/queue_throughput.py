@@ -157,6 +157,37 @@ def drain_figures(
     }
 
 
+def produce_consume_figures(
+    row: Any,
+    *,
+    total: int,
+    drained: bool,
+    left: int,
+    sizes: Sizes,
+    produced_s: float,
+    backlog_peak: int,
+    wall: float,
+) -> dict[str, Any]:
+    """The produce-and-consume report of either system from (done, first enqueue, last
+    completion), both on the DB clock."""
+    done, first_created, last_done = row
+    span = (last_done - first_created).total_seconds() if done else None
+    return {
+        "tasks": total,
+        "completed": int(done),
+        "drained": drained,
+        "remaining": left,
+        "producers": sizes.pc_producers,
+        "batch": sizes.pc_batch,
+        # First enqueue to last completion.
+        "tasks_per_s": rate(int(done), span),
+        "seconds": rnd(span, 3),
+        "producers_tasks_per_s": rate(total, produced_s),
+        "backlog_peak": backlog_peak,
+        "wall_tasks_per_s": rate(int(done), wall),
+    }
+
+
 async def paced(count: int, per_s: float, fn: Callable[[], Awaitable[Any]]) -> float:
     """Call ``fn`` ``count`` times at ``per_s`` calls per second; return the achieved rate."""
     start = time.perf_counter()
@@ -550,22 +581,16 @@ class AutomechanicaBench:
         )
         row = await cur.fetchone()
         assert row is not None
-        done, first_created, last_done = row
-        span = (last_done - first_created).total_seconds() if done else None
-        return {
-            "tasks": total,
-            "completed": int(done),
-            "drained": drained,
-            "remaining": left,
-            "producers": s.pc_producers,
-            "batch": s.pc_batch,
-            # First enqueue to last completion (DB clock).
-            "tasks_per_s": rate(int(done), span),
-            "seconds": rnd(span, 3),
-            "producers_tasks_per_s": rate(total, produced_s),
-            "backlog_peak": backlog_peak,
-            "wall_tasks_per_s": rate(int(done), wall),
-        }
+        return produce_consume_figures(
+            row,
+            total=total,
+            drained=drained,
+            left=left,
+            sizes=s,
+            produced_s=produced_s,
+            backlog_peak=backlog_peak,
+            wall=wall,
+        )
 
     async def latency(self) -> dict[str, Any]:
         s = self.sizes
@@ -751,21 +776,16 @@ class PgQueuerBench:
             "min(created) FILTER (WHERE status = 'queued'), "
             "max(created) FILTER (WHERE status = 'successful') FROM pgqueuer_log"
         )
-        done, first_created, last_done = row
-        span = (last_done - first_created).total_seconds() if done else None
-        return {
-            "tasks": total,
-            "completed": int(done),
-            "drained": drained,
-            "remaining": left,
-            "producers": s.pc_producers,
-            "batch": s.pc_batch,
-            "tasks_per_s": rate(int(done), span),
-            "seconds": rnd(span, 3),
-            "producers_tasks_per_s": rate(total, produced_s),
-            "backlog_peak": backlog_peak,
-            "wall_tasks_per_s": rate(int(done), wall),
-        }
+        return produce_consume_figures(
+            row,
+            total=total,
+            drained=drained,
+            left=left,
+            sizes=s,
+            produced_s=produced_s,
+            backlog_peak=backlog_peak,
+            wall=wall,
+        )
 
     async def latency(self) -> dict[str, Any]:
         s = self.sizes
