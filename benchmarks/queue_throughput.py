@@ -157,6 +157,25 @@ def drain_figures(
     }
 
 
+async def produce_sampling_backlog(
+    jobs: list[Awaitable[None]], conns: list[Any], remaining: Callable[[], Awaitable[int]]
+) -> int:
+    """Run the producer jobs to the end, sampling the backlog; close their connections.
+
+    Returns the largest backlog seen."""
+    peak = 0
+    producers = asyncio.gather(*jobs)
+    try:
+        while not producers.done():
+            await asyncio.sleep(0.25)
+            peak = max(peak, await remaining())
+        await producers
+    finally:
+        for c in conns:
+            await c.close()
+    return peak
+
+
 def produce_consume_figures(
     row: Any,
     *,
@@ -547,7 +566,6 @@ class AutomechanicaBench:
     async def produce_consume(self) -> dict[str, Any]:
         s = self.sizes
         per = s.pc_total // s.pc_producers
-        backlog_peak = 0
         conns = [
             await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
             for _ in range(s.pc_producers)
@@ -560,15 +578,9 @@ class AutomechanicaBench:
 
         say(f"  {s.pc_producers} producers x {per} tasks while {self.args.workers} workers run")
         start = time.perf_counter()
-        producers = asyncio.gather(*(produce(c) for c in conns))
-        try:
-            while not producers.done():
-                await asyncio.sleep(0.25)
-                backlog_peak = max(backlog_peak, await self.remaining())
-            await producers
-        finally:
-            for c in conns:
-                await c.close()
+        backlog_peak = await produce_sampling_backlog(
+            [produce(c) for c in conns], conns, self.remaining
+        )
         produced_s = time.perf_counter() - start
         total = per // s.pc_batch * s.pc_batch * s.pc_producers
         drained, _, left = await wait_until_empty(
@@ -745,7 +757,6 @@ class PgQueuerBench:
 
         s = self.sizes
         per = s.pc_total // s.pc_producers
-        backlog_peak = 0
         conns = [await asyncpg.connect(self.dsn) for _ in range(s.pc_producers)]
 
         async def produce(conn: Any) -> None:
@@ -756,15 +767,9 @@ class PgQueuerBench:
                 await q.enqueue(eps, payloads, prios)
 
         start = time.perf_counter()
-        producers = asyncio.gather(*(produce(c) for c in conns))
-        try:
-            while not producers.done():
-                await asyncio.sleep(0.25)
-                backlog_peak = max(backlog_peak, await self.remaining())
-            await producers
-        finally:
-            for c in conns:
-                await c.close()
+        backlog_peak = await produce_sampling_backlog(
+            [produce(c) for c in conns], conns, self.remaining
+        )
         produced_s = time.perf_counter() - start
         total = per // s.pc_batch * s.pc_batch * s.pc_producers
         drained, _, left = await wait_until_empty(
